@@ -331,3 +331,9 @@ class Enricher:
                 "min_seconds": round(would_send * source.rate_limit.interval / 1.0, 1) if source.third_party else 0.0,
             })
         return plan
+
+
+def default_enricher(settings: Settings, *, refresh: bool = False, **overrides) -> Enricher:
+    """The enricher the dashboard and CLI use: every registered source, plus the persistent cache and
+    audit log under ``settings.data_dir`` once those exist. Tests build :class:`Enricher` directly."""
+    return Enricher(settings, refresh=refresh, **overrides)
