@@ -15,6 +15,7 @@ FIXTURES_DIR = TESTS_DIR / "fixtures"
 
 sys.path.insert(0, str(TESTS_DIR))
 import netguard  # noqa: E402
+from fakedns import fake_dns  # noqa: E402,F401  (the local DNS server fixture, for every test)
 
 netguard.install()
 
