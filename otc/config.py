@@ -7,6 +7,7 @@ Names (all optional):
 - ``OTC_<SOURCE>_KEY`` – API keys (``OTC_ABUSECH_KEY`` serves the three abuse.ch services).
 - ``OTC_DNS_SERVER=host:port`` – the resolver for DNS and DNS blocklists (default: the system's).
 - ``OTC_MODE=local|keyless|all`` and ``OTC_OFFLINE=1`` (= local) – the privacy mode.
+- ``OTC_<SOURCE>_RATE`` – requests per minute for a mirror or proxy (0 = no pacing); default: the free tier's.
 - ``OTC_TIMEOUT`` – seconds one source may take for one indicator (default 10).
 - ``OTC_DATA_DIR`` – where the SQLite store, cache and audit log live (default ``./data``).
 - ``OTC_SECRETS_FILE`` – another secrets file than ``.streamlit/secrets.toml``.
@@ -77,6 +78,14 @@ class Settings:
     dns_server: tuple[str, int] | None = None
     timeout: float = 10.0
     data_dir: Path = Path("data")
+    rates: Mapping[str, float] = field(default_factory=dict)  # "OTC_RDAP_RATE" -> requests per minute
+
+    def rate_limits(self) -> dict[str, Any]:
+        """Pacing overrides by source name (``OTC_<NAME>_RATE`` requests/minute; 0 = no pacing), for a
+        mirror or proxy whose limits are not the public service's."""
+        from otc.sources.base import RateLimit  # late: sources import this module
+
+        return {name[4:-5].lower(): RateLimit(per_minute=rate or None) for name, rate in self.rates.items()}
 
     def url_override(self, env_name: str) -> str | None:
         return self.urls.get(env_name)
@@ -173,6 +182,13 @@ def load_settings(
         except ValueError:
             raise ConfigError(f"OTC_MODE must be one of local, keyless, all; got {mode_text!r}") from None
 
+    rates: dict[str, float] = {}
+    for name in names:
+        if name.endswith("_RATE") and (lookup(name) or "").strip():
+            try:
+                rates[name] = max(0.0, float(lookup(name)))
+            except ValueError:
+                raise ConfigError(f"{name} must be requests per minute (0 = no pacing)") from None
     dns_text = lookup("OTC_DNS_SERVER")
     timeout_text = lookup("OTC_TIMEOUT")
     try:
@@ -186,4 +202,5 @@ def load_settings(
         dns_server=parse_dns_server(dns_text) if dns_text and dns_text.strip() else None,
         timeout=timeout,
         data_dir=Path(lookup("OTC_DATA_DIR") or "data"),
+        rates=rates,
     )

@@ -84,7 +84,9 @@ class RateGate:
         self.limit = limit
         self._sleep, self._monotonic, self._wall = sleep, monotonic, wall
         self._lock = threading.Lock()
-        self._next_slot = 0.0
+        # Token bucket: ``_tokens`` may go negative, which is how later callers queue behind earlier ones.
+        self._tokens = float(max(1, limit.burst))
+        self._refilled_at = monotonic()
         self._blocked_until = 0.0  # wall clock
         self._blocked_reason = ""
         self._day = ""
@@ -111,11 +113,16 @@ class RateGate:
             if self.limit.per_day is not None and self._used_today >= self.limit.per_day:
                 return f"daily quota of {self.limit.per_day} requests used — not checked"
             self._used_today += 1
+            interval = self.limit.interval
+            if interval <= 0:
+                return None
             now = self._monotonic()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + self.limit.interval
-        if slot > now:
-            self._sleep(slot - now)
+            self._tokens = min(float(max(1, self.limit.burst)), self._tokens + (now - self._refilled_at) / interval)
+            self._refilled_at = now
+            self._tokens -= 1.0
+            wait = -self._tokens * interval if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
         return None
 
     def block(self, seconds: float, reason: str) -> None:
@@ -206,7 +213,7 @@ class Enricher:
         self.refresh = refresh
         self.contexts = {s.name: context_for(s, settings, self.http, self.resolver, clock) for s in self.sources}
         self.fingerprints = {s.name: config_fingerprint(s, self.contexts[s.name]) for s in self.sources}
-        rate_limits = rate_limits or {}
+        rate_limits = {**settings.rate_limits(), **(rate_limits or {})}
         self.gates = {s.name: shared_gate(s, self.fingerprints[s.name], rate_limits.get(s.name)) for s in self.sources}
 
     # -- one source, one indicator ------------------------------------------------------------

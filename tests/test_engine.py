@@ -211,3 +211,26 @@ def test_egress_plan_counts_what_would_leave():
     assert by_name["remote"]["remaining_quota_today"] == 500
     assert by_name["local"]["indicators_sent"] == 0
     assert by_name["local"]["indicators_checked_locally"] == 3
+
+
+def test_burst_goes_at_once_then_the_pace_applies():
+    slept: list[float] = []
+    clock = {"t": 0.0}
+    gate = RateGate(RateLimit(per_minute=60, burst=3), sleep=lambda s: slept.append(s), monotonic=lambda: clock["t"])
+    for _ in range(5):
+        gate.acquire()
+    assert slept == [1.0, 2.0]
+    clock["t"] = 10.0  # a quiet spell refills the bucket up to the burst, not beyond
+    slept.clear()
+    for _ in range(4):
+        gate.acquire()
+    assert slept == [1.0]
+
+
+def test_rate_setting_overrides_a_sources_pace():
+    from otc.config import load_settings
+
+    settings = load_settings(environ={"OTC_RDAP_RATE": "0", "OTC_VIRUSTOTAL_RATE": "120"}, secrets={})
+    limits = settings.rate_limits()
+    assert limits["rdap"].interval == 0.0
+    assert limits["virustotal"].interval == 0.5

@@ -37,6 +37,7 @@ class RateLimit:
     per_minute: float | None = None
     per_day: int | None = None
     per_second: float | None = None
+    burst: int = 1  # requests that may go at once before the steady pace applies
 
     @property
     def interval(self) -> float:

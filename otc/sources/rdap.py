@@ -388,7 +388,7 @@ class RdapSource(Source):
     kinds = frozenset({Kind.IPV4, Kind.IPV6, Kind.CIDR, Kind.ASN, Kind.DOMAIN, Kind.URL, Kind.EMAIL})
     base_url = "https://rdap.org"
     # rdap.org answers 429 past 30 requests in 5 minutes: a steady pace of 6 a minute stays within it.
-    rate_limit = RateLimit(per_minute=6)
+    rate_limit = RateLimit(per_minute=6, burst=5)
     max_concurrency = 2
     licence_note = "Registry data under each RIR's and registry's terms of use"
 
