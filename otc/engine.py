@@ -341,6 +341,9 @@ class Enricher:
 
 
 def default_enricher(settings: Settings, *, refresh: bool = False, **overrides) -> Enricher:
-    """The enricher the dashboard and CLI use: every registered source, plus the persistent cache and
-    audit log under ``settings.data_dir`` once those exist. Tests build :class:`Enricher` directly."""
+    """The enricher the dashboard and CLI use: every registered source, the audit log of outgoing
+    requests and the persistent cache under ``settings.data_dir``. Tests build :class:`Enricher` directly."""
+    from otc.audit import AuditLog  # late: keeps `import otc.engine` free of file-system side effects
+
+    overrides.setdefault("audit", AuditLog.for_settings(settings))
     return Enricher(settings, refresh=refresh, **overrides)

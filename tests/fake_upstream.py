@@ -179,6 +179,10 @@ class FakeUpstream:
         if source == "otx":
             ind = path[-2] if len(path) >= 2 else ""
             bad = ind in (BAD_IP, BAD_DOMAIN, BAD_MD5)
+            if last == "passive_dns":
+                records = [{"address": BAD_IP, "hostname": f"c2.{BAD_DOMAIN}", "record_type": "A",
+                            "first": "2026-11-01T00:00:00", "last": "2026-12-01T00:00:00", "asn": "AS60729"}] if bad else []
+                return 200, {"passive_dns": records, "count": len(records)}
             return 200, {"indicator": ind, "type": path[-3] if len(path) >= 3 else "", "reputation": 0, "validation": [],
                          "pulse_info": {"count": 7 if bad else 0,
                                         "pulses": [{"id": "p1", "name": "Tor exit scanning <b>campaign</b>", "tags": ["tor"],

@@ -155,14 +155,14 @@ class AbuseIpDbSource(Source):
     rate_limit = RateLimit(per_day=1000)  # free tier; check-block has its own 100/day that this gate does not see
     max_concurrency = 4
 
+    def not_applicable_reason(self, indicator: Indicator) -> str | None:
+        return block_too_large(indicator) if indicator.kind is Kind.CIDR else None
+
     def lookup(self, indicator: Indicator, ctx: SourceContext) -> SourceResult:
         headers = {"Accept": "application/json"}
         if ctx.key is not None:
             headers["Key"] = ctx.key.reveal()
         if indicator.kind is Kind.CIDR:
-            too_large = block_too_large(indicator)
-            if too_large is not None:
-                return self.result(Status.NOT_APPLICABLE, message=too_large)
             response = ctx.http.get(ctx.url("/check-block"), timeout=ctx.timeout, headers=headers,
                                     params={"network": indicator.value, "maxAgeInDays": BLOCK_MAX_AGE_DAYS})
             status, fields, raw = parse_check_block(response, ctx.clock())

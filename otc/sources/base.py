@@ -100,6 +100,11 @@ class Source:
     def applies_to(self, indicator: Indicator) -> bool:
         return indicator.kind in self.kinds
 
+    def not_applicable_reason(self, indicator: Indicator) -> str | None:
+        """Why this particular indicator, of a kind the source handles, cannot be asked (e.g. a CIDR
+        larger than the API accepts). Checked before anything is sent or counted against a quota."""
+        return None
+
     def allowed_in(self, mode: Mode) -> bool:
         if not self.third_party:
             return True
@@ -163,6 +168,9 @@ def precheck(source: Source, indicator: Indicator, settings: Settings) -> Source
     """
     if not source.applies_to(indicator):
         return source.result(Status.NOT_APPLICABLE, message=f"{source.title} does not handle {indicator.kind} indicators")
+    reason = source.not_applicable_reason(indicator)
+    if reason is not None:
+        return source.result(Status.NOT_APPLICABLE, message=reason)
     if source.third_party and not source.allowed_in(settings.mode):
         why = "local-only mode" if settings.mode is Mode.LOCAL else f"{settings.mode} mode"
         return source.result(Status.SKIPPED_PRIVACY, message=f"not sent: {why} keeps it from {source.title}")
