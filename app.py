@@ -1,8 +1,13 @@
-"""otc dashboard entry point: ``streamlit run app.py`` (or ``make run``)."""
+"""otc dashboard entry point: ``streamlit run app.py`` (or ``make run``).
+
+Each page draws the shared sidebar (privacy mode) itself through ``ui.common.page_settings()``.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="otc — Open Threat Correlation", page_icon="🛡️", layout="wide")
+from ui.common import PAGE_ICON, PAGE_TITLE
+
+st.set_page_config(page_title=PAGE_TITLE, page_icon=PAGE_ICON, layout="wide")
 
 pages = [
     st.Page("pages/lookup.py", title="Lookup", icon="🔎", url_path="lookup", default=True),
