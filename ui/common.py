@@ -112,12 +112,28 @@ def privacy_mode_sidebar(settings: Settings) -> Mode:
     return mode
 
 
+def leave_legacy_page_mode() -> None:
+    """Hand a page run by Streamlit's legacy ``pages/`` mode back to ``app.py``'s ``st.navigation``.
+
+    A fresh server whose first request is ``/lookup`` (or ``/bulk?...``) finds a ``pages/`` folder and
+    runs that script in the old folder-based mode, which never executes ``app.py`` and so stays in it:
+    the menu lists "app, bulk, lookup, sources". Clearing the flag and rerunning makes Streamlit run
+    ``app.py``, whose ``st.navigation`` keeps the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_settings() -> Settings:
     """Every page's first call: page config, the privacy-mode sidebar, and the settings it acts on.
 
     Each page draws the sidebar itself (rather than ``app.py``) so that it is there however the page is
     run — Streamlit runs a ``pages/`` script on its own when a fresh server's first request is for it.
     """
+    leave_legacy_page_mode()
     st.set_page_config(page_title=PAGE_TITLE, page_icon=PAGE_ICON, layout="wide")
     settings = base_settings()
     return settings.with_mode(privacy_mode_sidebar(settings))
