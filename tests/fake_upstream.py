@@ -24,6 +24,8 @@ BAD_IP = "185.220.101.78"
 BENIGN_IP = "1.1.1.1"
 BAD_DOMAIN = "evil-login.com"
 BAD_MD5 = "44d88612fea8a8f36de82e1278abb02f"
+# Attacker-controlled text as upstream services may carry it; a page that runs it sets window.__otc_xss__.
+HOSTILE_TEXT = "TOR-EXIT<script>window.__otc_xss__=1</script><img src=x onerror=\"window.__otc_xss__=2\">"
 
 SOURCES_SERVED = (
     "internetdb", "rdap", "abuseipdb", "virustotal", "otx", "greynoise", "shodan",
@@ -38,7 +40,7 @@ def _rdap_ip(ip: str) -> dict:
         "objectClassName": "ip network", "handle": "NET-185-220-101-0-1" if bad else "NET-TEST",
         "startAddress": ip.rsplit(".", 1)[0] + ".0" if "." in ip else ip, "endAddress": ip,
         "ipVersion": "v6" if ":" in ip else "v4",
-        "name": "TOR-EXIT-<script>alert(1)</script>" if bad else "EXAMPLE-NET",
+        "name": HOSTILE_TEXT if bad else "EXAMPLE-NET",
         "type": "ASSIGNMENT", "country": "DE" if bad else "US",
         "events": [{"eventAction": "registration", "eventDate": "2019-04-01T00:00:00Z"}],
         "entities": [{"objectClassName": "entity", "handle": "ABUSE-1", "roles": ["abuse"],
