@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -188,20 +188,44 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def raise_for_common_status(response: HttpResponse, source_title: str) -> None:
+def json_detail(response: HttpResponse, extract: Callable[[Any], Any]) -> str:
+    """The service's own words about a failure, e.g. ``json_detail(r, lambda b: b["error"]["message"])``:
+    one line of at most 200 characters, or "" when the body is not JSON or not of that shape."""
+    try:
+        value = extract(response.json())
+    except (MalformedResponse, LookupError, TypeError, AttributeError):
+        return ""
+    return " ".join(str(value).split())[:200] if value not in (None, "") else ""
+
+
+def raise_for_common_status(
+    response: HttpResponse,
+    source_title: str,
+    *,
+    detail: str = "",
+    retry_after: float | None = None,
+    key_configured: bool = True,
+    key_hint: str = "",
+) -> None:
     """Turn the statuses every API shares into errors: 401/403 key rejected, 429 rate limited, 5xx, other 4xx.
 
-    Sources call this *after* handling their own special statuses (e.g. 404 meaning "never seen").
+    Sources call this *after* handling their own special statuses (e.g. 404 meaning "never seen"), passing
+    the service's own words as ``detail`` (see :func:`json_detail`) and, for 429, a ``retry_after`` found
+    elsewhere than the ``Retry-After`` header. ``key_configured=False`` words a 401/403 as refused keyless
+    access, with ``key_hint`` saying where to get a key.
     """
     status = response.status
     if status < 400:
         return
+    said = f": {detail}" if detail else ""
     if status in (401, 403):
-        raise AuthRejected(f"{source_title} rejected the key (HTTP {status})")
+        if key_configured:
+            raise AuthRejected(f"key rejected by {source_title} (HTTP {status}{said})")
+        hint = f" — {key_hint}" if key_hint else ""
+        raise AuthRejected(f"{source_title} refused access without a key (HTTP {status}{said}){hint}")
     if status == 429:
-        retry = response.retry_after()
-        extra = f"; retry after {retry:g} s" if retry is not None else ""
-        raise RateLimited(f"{source_title} rate limit reached (HTTP 429{extra})", retry_after=retry)
-    if status >= 500:
-        raise UpstreamError(f"{source_title} had a server error (HTTP {status})", http_status=status)
-    raise UpstreamError(f"{source_title} refused the request (HTTP {status})", http_status=status)
+        retry = response.retry_after() if retry_after is None else retry_after
+        wait = f"; retry after {retry:g} s" if retry is not None else ""
+        raise RateLimited(f"{source_title} rate limit reached (HTTP 429{said}{wait})", retry_after=retry)
+    problem = "had a server error" if status >= 500 else "refused the request"
+    raise UpstreamError(f"{source_title} {problem} (HTTP {status}{said})", http_status=status)

@@ -108,7 +108,7 @@ def test_ipv6_is_not_applicable(httpserver):
         (429, json.dumps({"plan": "unauthenticated", "rate-limit": "10-lookups/day",
                           "message": "You have hit your daily rate limit of 10 requests per day."}),
          {"Retry-After": "40000"}, Status.RATE_LIMITED,
-         "GreyNoise rate limit reached (HTTP 429: You have hit your daily rate limit of 10 requests per day.)"),
+         "GreyNoise rate limit reached (HTTP 429: You have hit your daily rate limit of 10 requests per day.; retry after 40000 s)"),
         (400, json.dumps({"message": "Request is not a valid routable IPv4 address"}), {}, Status.ERROR,
          "GreyNoise refused the request (HTTP 400: Request is not a valid routable IPv4 address)"),
         (500, "oops", {}, Status.ERROR, "GreyNoise had a server error (HTTP 500)"),

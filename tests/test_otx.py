@@ -167,7 +167,7 @@ def test_forbidden_without_a_key_says_how_to_get_one(httpserver):
         {"detail": "Authentication credentials were not provided."}, status=403)
     result = enrich(httpserver, indicator("9.9.9.10"), key=None).result("otx")
     assert result.status is Status.AUTH_ERROR
-    assert result.message == ("AlienVault OTX refused keyless access (HTTP 403: Authentication credentials were not "
+    assert result.message == ("AlienVault OTX refused access without a key (HTTP 403: Authentication credentials were not "
                               "provided.) — set OTC_OTX_KEY (https://otx.alienvault.com/api)")
 
 
@@ -179,7 +179,7 @@ def test_forbidden_without_a_key_says_how_to_get_one(httpserver):
         (401, json.dumps({"detail": "Invalid API key"}), {}, Status.AUTH_ERROR,
          "key rejected by AlienVault OTX (HTTP 401: Invalid API key)"),
         (429, json.dumps({"detail": "Request was throttled. Expected available in 3600 seconds."}), {"Retry-After": "3600"},
-         Status.RATE_LIMITED, "AlienVault OTX rate limit reached (HTTP 429: Request was throttled. Expected available in 3600 seconds.)"),
+         Status.RATE_LIMITED, "AlienVault OTX rate limit reached (HTTP 429: Request was throttled. Expected available in 3600 seconds.; retry after 3600 s)"),
         (400, json.dumps({"detail": "Invalid IP"}), {}, Status.ERROR, "AlienVault OTX refused the request (HTTP 400: Invalid IP)"),
         (500, "Internal Server Error", {}, Status.ERROR, "AlienVault OTX had a server error (HTTP 500)"),
         (504, "<html><body><h1>504 Gateway Time-out</h1></body></html>", {"Content-Type": "text/html"}, Status.ERROR,

@@ -145,7 +145,7 @@ REPLAYS = [
     Replay("virustotal/error_429_quota_RECONSTRUCTED.json", VIRUSTOTAL, ip("23.129.64.215"),
            f"{VT}/ip_addresses/23.129.64.215", Status.RATE_LIMITED,
            headers_file="virustotal/error_429_quota.headers_RECONSTRUCTED.txt",
-           message="VirusTotal quota exceeded (HTTP 429: QuotaExceededError Quota exceeded)"),
+           message="VirusTotal rate limit reached (HTTP 429: QuotaExceededError Quota exceeded)"),
     Replay("virustotal/files_03bd9a94482f180bb047626cb2f27ccf8daa0e201345480b43585580e09c311b.json", VIRUSTOTAL,
            file_hash("03bd9a94482f180bb047626cb2f27ccf8daa0e201345480b43585580e09c311b"),
            f"{VT}/files/03bd9a94482f180bb047626cb2f27ccf8daa0e201345480b43585580e09c311b", Status.OK,

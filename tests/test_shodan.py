@@ -108,7 +108,7 @@ def test_unreachable_service_message_names_the_host_not_the_key():
         (403, json.dumps({"error": "Access denied (403 Forbidden)"}), {}, Status.AUTH_ERROR,
          "key rejected by Shodan (HTTP 403: Access denied (403 Forbidden))"),
         (429, json.dumps({"error": "Rate limit reached"}), {"Retry-After": "3600"}, Status.RATE_LIMITED,
-         "Shodan rate limit reached (HTTP 429: Rate limit reached)"),
+         "Shodan rate limit reached (HTTP 429: Rate limit reached; retry after 3600 s)"),
         (502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}, Status.ERROR,
          "Shodan had a server error (HTTP 502)"),
         (500, json.dumps({"error": f"internal error for key={KEY}"}), {}, Status.ERROR,

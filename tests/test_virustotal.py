@@ -185,7 +185,7 @@ def test_short_retry_after_is_waited_out_and_retried_once(httpserver):
          {}, Status.AUTH_ERROR,
          "key rejected by VirusTotal (HTTP 403: ForbiddenError You are not allowed to perform the requested operation)"),
         (429, json.dumps({"error": {"code": "QuotaExceededError", "message": "Quota exceeded"}}), {"Retry-After": "3600"},
-         Status.RATE_LIMITED, "VirusTotal quota exceeded (HTTP 429: QuotaExceededError Quota exceeded)"),
+         Status.RATE_LIMITED, "VirusTotal rate limit reached (HTTP 429: QuotaExceededError Quota exceeded; retry after 3600 s)"),
         (503, json.dumps({"error": {"code": "TransientError", "message": "Please retry"}}), {}, Status.ERROR,
          "VirusTotal had a server error (HTTP 503: TransientError Please retry)"),
         (502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",

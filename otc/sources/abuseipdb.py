@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Mapping
 
-from otc.errors import AuthRejected, MalformedResponse, RateLimited, UpstreamError
-from otc.http import HttpResponse
+from otc.errors import MalformedResponse
+from otc.http import HttpResponse, json_detail, raise_for_common_status
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import RateLimit, Source, SourceContext
@@ -27,36 +27,15 @@ FREE_BLOCK_MAX_ADDRESSES = 256  # free ("Standard") plan: check-block up to a /2
 TOP_BLOCK_ADDRESSES = 10
 
 
-def _error_detail(response: HttpResponse) -> str:
-    """The service's own words from ``{"errors": [{"detail": ...}]}``, or "" (HTML page, other shapes)."""
-    try:
-        body = response.json()
-    except MalformedResponse:
-        return ""
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return " ".join(str(errors[0].get("detail") or "").split())[:200]
-    return ""
-
-
 def raise_for_failure(response: HttpResponse, now: float) -> None:
     """401/403 key rejected; 429 rate limited (``Retry-After``, else ``X-RateLimit-Reset``); other >= 400 errors."""
-    status = response.status
-    if status < 400:
-        return
-    detail = _error_detail(response)
-    said = f": {detail}" if detail else ""
-    if status in (401, 403):
-        raise AuthRejected(f"key rejected by {TITLE} (HTTP {status}{said})")
-    if status == 429:
-        retry = response.retry_after()
-        if retry is None:
-            reset = response.headers.get("X-RateLimit-Reset") or response.headers.get("x-ratelimit-reset")
-            if reset and reset.strip().isdigit():
-                retry = max(0.0, float(reset) - now)
-        raise RateLimited(f"{TITLE} rate limit reached (HTTP 429{said})", retry_after=retry)
-    problem = "had a server error" if status >= 500 else "refused the request"
-    raise UpstreamError(f"{TITLE} {problem} (HTTP {status}{said})", http_status=status)
+    retry = response.retry_after()
+    if response.status == 429 and retry is None:
+        reset = response.headers.get("X-RateLimit-Reset") or response.headers.get("x-ratelimit-reset")
+        if reset and reset.strip().isdigit():
+            retry = max(0.0, float(reset) - now)
+    raise_for_common_status(response, TITLE, retry_after=retry,
+                            detail=json_detail(response, lambda body: body["errors"][0]["detail"]))
 
 
 def _data_object(response: HttpResponse) -> dict:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from otc.errors import AuthRejected, MalformedResponse, RateLimited, UpstreamError
-from otc.http import HttpResponse
+from otc.errors import MalformedResponse, UpstreamError
+from otc.http import HttpResponse, json_detail, raise_for_common_status
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import RateLimit, Source, SourceContext
@@ -21,29 +21,9 @@ TITLE = "GreyNoise"
 NOT_OBSERVED = "not observed scanning the internet and not a known benign service"
 
 
-def _message(response: HttpResponse) -> str:
-    try:
-        body = response.json()
-    except MalformedResponse:
-        return ""
-    if isinstance(body, dict) and body.get("message"):
-        return " ".join(str(body["message"]).split())[:200]
-    return ""
-
-
 def raise_for_failure(response: HttpResponse) -> None:
     """401/403 key rejected; 429 rate limited (the body names the plan's limit); 5xx and other 4xx errors."""
-    status = response.status
-    if status < 400:
-        return
-    message = _message(response)
-    said = f": {message}" if message else ""
-    if status in (401, 403):
-        raise AuthRejected(f"key rejected by {TITLE} (HTTP {status}{said})")
-    if status == 429:
-        raise RateLimited(f"{TITLE} rate limit reached (HTTP 429{said})", retry_after=response.retry_after())
-    problem = "had a server error" if status >= 500 else "refused the request"
-    raise UpstreamError(f"{TITLE} {problem} (HTTP {status}{said})", http_status=status)
+    raise_for_common_status(response, TITLE, detail=json_detail(response, lambda body: body["message"]))
 
 
 def _flag(body: Mapping[str, Any], name: str) -> bool:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
-from otc.errors import AuthRejected, MalformedResponse, RateLimited, SourceError, UpstreamError
-from otc.http import HttpResponse
+from otc.errors import MalformedResponse, SourceError
+from otc.http import HttpResponse, json_detail, raise_for_common_status
 from otc.model import HASH_KINDS, Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import RateLimit, Source, SourceContext
@@ -54,31 +54,10 @@ def section_path(indicator: Indicator, section: str) -> str:
     return f"/{indicator_type(indicator)}/{quote(indicator.value, safe=safe)}/{section}"
 
 
-def _detail(response: HttpResponse) -> str:
-    try:
-        body = response.json()
-    except MalformedResponse:
-        return ""
-    if isinstance(body, dict) and body.get("detail"):
-        return " ".join(str(body["detail"]).split())[:200]
-    return ""
-
-
 def raise_for_failure(response: HttpResponse, key_configured: bool = True) -> None:
     """403/401 key rejected (or keyless access refused); 429 rate limited; 5xx and other 4xx errors."""
-    status = response.status
-    if status < 400:
-        return
-    detail = _detail(response)
-    said = f": {detail}" if detail else ""
-    if status in (401, 403):
-        if key_configured:
-            raise AuthRejected(f"key rejected by {TITLE} (HTTP {status}{said})")
-        raise AuthRejected(f"{TITLE} refused keyless access (HTTP {status}{said}) — set OTC_OTX_KEY ({KEY_URL})")
-    if status == 429:
-        raise RateLimited(f"{TITLE} rate limit reached (HTTP 429{said})", retry_after=response.retry_after())
-    problem = "had a server error" if status >= 500 else "refused the request"
-    raise UpstreamError(f"{TITLE} {problem} (HTTP {status}{said})", http_status=status)
+    raise_for_common_status(response, TITLE, detail=json_detail(response, lambda body: body["detail"]),
+                            key_configured=key_configured, key_hint=f"set OTC_OTX_KEY ({KEY_URL})")
 
 
 def _unique(values: Iterable[Any], limit: int | None = None) -> list[str]:
@@ -107,7 +86,7 @@ def _validation_text(entry: Mapping[str, Any]) -> str:
 def parse_general(response: HttpResponse, key_configured: bool = True) -> tuple[Status, dict[str, Any], Any]:
     """(status, fields, raw) from the ``general`` section. Pure: tested on recorded responses."""
     # OTX's own {"detail": "Not found."} is "nothing known"; a bare 404 page (wrong base URL, proxy) is a failure
-    if response.status == 404 and _detail(response):
+    if response.status == 404 and json_detail(response, lambda body: body["detail"]):
         return Status.NOT_FOUND, {}, response.json()
     raise_for_failure(response, key_configured)
     body = response.json_object()

@@ -14,8 +14,8 @@ import logging
 import re
 from typing import Any, Mapping
 
-from otc.errors import AuthRejected, MalformedResponse, RateLimited, UpstreamError
-from otc.http import HttpResponse
+from otc.errors import MalformedResponse
+from otc.http import HttpResponse, json_detail, raise_for_common_status
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import RateLimit, Source, SourceContext
@@ -42,29 +42,9 @@ if not any(isinstance(f, _RedactKeyParameter) for f in _URLLIB3_LOGGER.filters):
     _URLLIB3_LOGGER.addFilter(_RedactKeyParameter())
 
 
-def _error_text(response: HttpResponse) -> str:
-    try:
-        body = response.json()
-    except MalformedResponse:
-        return ""
-    if isinstance(body, dict) and body.get("error"):
-        return " ".join(str(body["error"]).split())[:200]
-    return ""
-
-
 def raise_for_failure(response: HttpResponse) -> None:
     """401/403 key rejected; 429 rate limited; 5xx (502 is transient at Shodan) and other 4xx errors."""
-    status = response.status
-    if status < 400:
-        return
-    error = _error_text(response)
-    said = f": {error}" if error else ""
-    if status in (401, 403):
-        raise AuthRejected(f"key rejected by {TITLE} (HTTP {status}{said})")
-    if status == 429:
-        raise RateLimited(f"{TITLE} rate limit reached (HTTP 429{said})", retry_after=response.retry_after())
-    problem = "had a server error" if status >= 500 else "refused the request"
-    raise UpstreamError(f"{TITLE} {problem} (HTTP {status}{said})", http_status=status)
+    raise_for_common_status(response, TITLE, detail=json_detail(response, lambda body: body["error"]))
 
 
 def _strings(value: Any) -> list[str]:
@@ -80,7 +60,7 @@ def _strings(value: Any) -> list[str]:
 def parse_host(response: HttpResponse) -> tuple[Status, dict[str, Any], Any]:
     """(status, fields, raw) from a host answer. Pure: tested on recorded responses."""
     # Shodan's own {"error": "No information available ..."} is "no data"; a bare 404 page is a failure
-    if response.status == 404 and _error_text(response):
+    if response.status == 404 and json_detail(response, lambda body: body["error"]):
         return Status.NOT_FOUND, {}, response.json()
     raise_for_failure(response)
     body = response.json_object()

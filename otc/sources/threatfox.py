@@ -16,7 +16,7 @@ from otc.http import HttpResponse
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import Source, SourceContext
-from otc.sources.urlhaus import (
+from otc.sources._abusech import (
     ABUSECH_KEY_URL,
     ABUSECH_RATE_LIMIT,
     abusech_headers,

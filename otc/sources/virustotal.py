@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from otc.errors import AuthRejected, MalformedResponse, RateLimited, SourceError, UpstreamError
-from otc.http import HttpResponse
+from otc.errors import MalformedResponse, SourceError
+from otc.http import HttpResponse, json_detail, raise_for_common_status
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources.base import RateLimit, Source, SourceContext
@@ -48,34 +48,15 @@ def object_path(indicator: Indicator) -> str:
     return f"/{collection}/{quote(ident, safe=':')}"
 
 
-def _error(response: HttpResponse) -> tuple[str, str]:
-    """(code, message) from ``{"error": {...}}``; empty strings for an HTML page or another shape."""
-    try:
-        body = response.json()
-    except MalformedResponse:
-        return "", ""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return "", ""
-    code = str(error.get("code") or "")[:60]
-    message = " ".join(str(error.get("message") or "").split())[:200]
-    return code, message
+def _error_words(body: Any) -> str:
+    """``{"error": {"code": "QuotaExceededError", "message": "..."}}`` -> "QuotaExceededError ..."."""
+    error = body["error"]
+    return " ".join(str(error.get(part) or "") for part in ("code", "message")).strip()
 
 
 def raise_for_failure(response: HttpResponse) -> None:
     """401/403 key rejected; 429 quota (``Retry-After`` if sent); 5xx and other 4xx errors, with VT's code."""
-    status = response.status
-    if status < 400:
-        return
-    code, message = _error(response)
-    said = f": {code}" if code else ""
-    said += f" {message}" if message and code else (f": {message}" if message else "")
-    if status in (401, 403):
-        raise AuthRejected(f"key rejected by {TITLE} (HTTP {status}{said})")
-    if status == 429:
-        raise RateLimited(f"{TITLE} quota exceeded (HTTP 429{said})", retry_after=response.retry_after())
-    problem = "had a server error" if status >= 500 else "refused the request"
-    raise UpstreamError(f"{TITLE} {problem} (HTTP {status}{said})", http_status=status)
+    raise_for_common_status(response, TITLE, detail=json_detail(response, _error_words))
 
 
 def _iso(epoch: Any) -> str | None:
@@ -104,7 +85,7 @@ def _threat_label(attributes: Mapping[str, Any]) -> str | None:
 def parse_object(response: HttpResponse) -> tuple[Status, dict[str, Any], Any]:
     """(status, fields, raw) from an object answer (IP, domain, URL or file). Pure: tested on recorded responses."""
     # only VirusTotal's own NotFoundError is "never seen"; a bare 404 page (wrong base URL, proxy) is a failure
-    if response.status == 404 and _error(response)[0] == "NotFoundError":
+    if response.status == 404 and json_detail(response, lambda body: body["error"]["code"]) == "NotFoundError":
         return Status.NOT_FOUND, {}, response.json()
     raise_for_failure(response)
     body = response.json_object()
