@@ -13,7 +13,7 @@ from otc.model import Enrichment, Indicator, Rejection, Scope, SourceResult
 from otc.scoring import combine
 from otc.sources import all_sources
 from ui.charts import VERDICT_COLORS, VERDICT_ICONS, contributions_figure
-from ui.common import md_escape, page_settings
+from ui.common import md_escape, page_settings, reveal_bidi
 from ui.maps import show_map
 from ui.panels import render_source_panel, status_badges
 
@@ -39,10 +39,10 @@ def show_indicator(indicator: Indicator) -> None:
     cols = st.columns([3, 1, 1])
     with cols[0]:
         st.caption("Normalized indicator (the form sent to sources)")
-        st.code(indicator.value, language=None)
+        st.code(reveal_bidi(indicator.value), language=None)
         if indicator.display != indicator.value:
             st.caption("Displayed as")
-            st.text(indicator.display)
+            st.text(reveal_bidi(indicator.display))
     cols[1].metric("Kind", indicator.kind.value)
     cols[2].metric("Scope", indicator.scope.value.replace("_", " "))
     details = []
@@ -55,11 +55,11 @@ def show_indicator(indicator: Indicator) -> None:
     if indicator.wildcard:
         details.append("wildcard: looked up without the '*'")
     if details:
-        st.text(" · ".join(details))
+        st.text(reveal_bidi(" · ".join(details)))
     if indicator.notes:
         with st.container(border=True):
             st.caption("What normalization changed")
-            st.text("\n".join(f"• {note}" for note in indicator.notes))
+            st.text(reveal_bidi("\n".join(f"• {note}" for note in indicator.notes)))
     if indicator.scope not in (Scope.GLOBAL, Scope.NOT_APPLICABLE):
         st.info(f"A {indicator.scope.value.replace('_', '-')} {indicator.kind.value} is never sent to a "
                 "third-party service; only local sources look at it.", icon=":material/lock:")
@@ -67,18 +67,19 @@ def show_indicator(indicator: Indicator) -> None:
 
 def show_rejection(rejection: Rejection) -> None:
     if rejection.status == "ambiguous":
-        st.warning(f"Ambiguous input — not looked up: {md_escape(rejection.reason)}", icon=":material/help:")
+        st.warning(f"Ambiguous input — not looked up: {md_escape(reveal_bidi(rejection.reason))}",
+                   icon=":material/help:")
         if rejection.candidates:
             st.caption("Which reading did you mean?")
             cols = st.columns(len(rejection.candidates))
             for n, (col, candidate) in enumerate(zip(cols, rejection.candidates)):
                 # Button labels are markdown: escape, the candidate comes from the analyst's input.
-                col.button(f"Look up {md_escape(candidate)}", key=f"candidate_{n}",
+                col.button(f"Look up {md_escape(reveal_bidi(candidate))}", key=f"candidate_{n}",
                            on_click=choose_candidate, args=(candidate,))
     elif rejection.status == "empty":
         st.info("Paste an indicator to look it up.")
     else:
-        st.error(f"Not an indicator: {md_escape(rejection.reason)}", icon=":material/block:")
+        st.error(f"Not an indicator: {md_escape(reveal_bidi(rejection.reason))}", icon=":material/block:")
 
 
 def show_verdict(enrichment: Enrichment) -> None:
@@ -87,7 +88,9 @@ def show_verdict(enrichment: Enrichment) -> None:
     with cols[0]:
         # Verdict and icon are our own enum values; only the reason may quote upstream text.
         st.markdown(f"## :{VERDICT_COLORS[verdict]}[{VERDICT_ICONS[verdict]} {verdict.value.upper()}]")
-        st.caption(md_escape(enrichment.verdict_reason))
+        # Plain text, not a Markdown caption: the reason may quote upstream text, and Streamlit's Markdown
+        # turns a bare "http://..." into a link even when every character of it is backslash-escaped.
+        st.text(reveal_bidi(enrichment.verdict_reason))
         if verdict.value == "unknown":
             st.caption("“unknown” means there is not enough evidence either way — it never means “clean”.")
     cols[1].metric("Score", f"{enrichment.score} / 100")

@@ -21,7 +21,7 @@ from otc.csvio import DELIMITER_NAMES, Table, detect_indicator_column, read_tabl
 from otc.engine import Enricher, default_enricher
 from otc.errors import InputError
 from otc.model import Indicator, Rejection
-from ui.common import format_duration, md_escape, page_settings
+from ui.common import BIDI_CONTROLS, format_duration, md_escape, page_settings, reveal_bidi
 from ui.maps import show_map
 from ui.panels import status_badges
 
@@ -108,7 +108,7 @@ def show_table_facts(table: Table) -> None:
     cols[2].metric("Header row", "yes" if table.has_header else "no")
     cols[3].metric("Columns", len(table.columns))
     if table.notes:
-        st.text("\n".join(f"• {note}" for note in table.notes))
+        st.text(reveal_bidi("\n".join(f"• {note}" for note in table.notes)))
 
 
 def show_counts(parsed: Sequence[ParsedRow]) -> dict[str, int]:
@@ -123,8 +123,9 @@ def show_counts(parsed: Sequence[ParsedRow]) -> dict[str, int]:
     if rejected:
         with st.expander(f"{len(rejected):,} rejected row(s) — kept in the output with their reason"):
             st.dataframe(
-                pd.DataFrame([{"row": p.row_number, "cell": p.cell, "status": p.outcome.status,
-                               "reason": p.outcome.reason, "could be": " or ".join(p.outcome.candidates)}
+                pd.DataFrame([{"row": p.row_number, "cell": reveal_bidi(p.cell), "status": p.outcome.status,
+                               "reason": reveal_bidi(p.outcome.reason),
+                               "could be": reveal_bidi(" or ".join(p.outcome.candidates))}
                               for p in rejected]),
                 hide_index=True, width="stretch",
             )
@@ -191,7 +192,24 @@ def results_column_config() -> dict[str, Any]:
     }
 
 
+def _shown_cell(value: Any) -> Any:
+    # isascii() first: it is much cheaper than translate() and true for almost every cell
+    return reveal_bidi(value) if isinstance(value, str) and not value.isascii() else value
+
+
+def shown_column(column: pd.Series) -> pd.Series:
+    """A text column with bidi controls revealed; columns of other types unchanged."""
+    if column.dtype == object:
+        return column.map(_shown_cell)
+    if pd.api.types.is_string_dtype(column.dtype):
+        # a vectorized scan first: almost no column holds a bidi control, and the scan is cheap
+        if column.str.contains(f"[{BIDI_CONTROLS}]", regex=True, na=False).any():
+            return column.map(reveal_bidi, na_action="ignore")
+    return column
+
+
 def results_frame(result: BulkResult) -> pd.DataFrame:
+    """The results as the page's table shows them (the downloads are built from ``result`` itself)."""
     frame = result.dataframe()
     leading = [c for c in LEADING_RESULT_COLUMNS if c in frame.columns]
     # Mixed cells (a number in one row, text in another) would break Arrow: show such columns as text.
@@ -200,6 +218,9 @@ def results_frame(result: BulkResult) -> pd.DataFrame:
             kinds = {type(v) for v in frame[name] if v is not None and not (isinstance(v, float) and pd.isna(v))}
             if len(kinds) > 1:
                 frame[name] = frame[name].map(lambda v: None if v is None else str(v))
+        frame[name] = shown_column(frame[name])
+    frame.columns = [reveal_bidi(str(c)) for c in frame.columns]  # the upload's own header names
+    leading = [reveal_bidi(c) for c in leading]
     return frame[leading + [c for c in frame.columns if c not in leading]]
 
 
@@ -229,7 +250,7 @@ def show_results(result: BulkResult, file_name: str, run_id: str) -> None:
     if skipped:
         st.subheader("Lookups that did not happen")
         st.caption("These were not checked — not evidence either way.")
-        st.text("\n".join(f"• {line}" for line in skipped))
+        st.text(reveal_bidi("\n".join(f"• {line}" for line in skipped)))
     st.subheader("Map")
     show_map(result.enrichments.values(), key="bulk_map")
 
@@ -250,14 +271,17 @@ def bulk_page() -> None:
     try:
         table = session_memo("bulk_table", (digest,), lambda: read_table(data, uploaded.name))
     except InputError as exc:
-        st.error(md_escape(str(exc)), icon=":material/error:")
+        st.error(md_escape(reveal_bidi(str(exc))), icon=":material/error:")
         return
     show_table_facts(table)
 
     detected = session_memo("bulk_detected", (digest,), lambda: detect_indicator_column(table))
     column = st.selectbox(
         "Indicator column", table.columns, index=table.columns.index(detected), key=f"bulk_column_{digest}",
-        help=f"Detected: {detected} (the column whose cells most often read as indicators)",
+        format_func=reveal_bidi,
+        # Not the column's name: help is Markdown, which links a bare URL even escaped, and the name
+        # comes from the uploaded file.
+        help="Preselected: the column whose cells most often read as indicators",
     )
     parsed = session_memo("bulk_parsed", (digest, column), lambda: parse_rows(table, column))
     show_counts(parsed)

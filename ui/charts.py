@@ -8,6 +8,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 
 from otc.model import Contribution, Verdict
+from ui.common import reveal_bidi
 
 POSITIVE_COLOR = "#d62728"  # evidence of harm
 NEGATIVE_COLOR = "#2ca02c"  # benign evidence
@@ -26,9 +27,22 @@ VERDICT_ICONS = {
 }
 
 
+# A reason quotes upstream text, which can be 100 kB long: a longer label would push the bars (and the
+# label's own start, the points and the source) out of the chart. The panels show the whole reason.
+LABEL_MAX_CHARS = 90
+
+
 def plotly_text(value: str) -> str:
     """Plotly renders a subset of HTML in labels (``<a href>``, ``<b>``…); reasons may quote upstream text."""
-    return html.escape(value, quote=False)
+    return html.escape(reveal_bidi(value), quote=False)
+
+
+def bar_label(reason: str) -> str:
+    """A reason as a bar's label: escaped, bidi controls revealed, cut to :data:`LABEL_MAX_CHARS`."""
+    text = reveal_bidi(" ".join(reason.split()))
+    if len(text) > LABEL_MAX_CHARS:
+        text = text[: LABEL_MAX_CHARS - 1] + "…"
+    return html.escape(text, quote=False)
 
 
 def contributions_figure(contributions: Sequence[Contribution]) -> go.Figure | None:
@@ -37,7 +51,7 @@ def contributions_figure(contributions: Sequence[Contribution]) -> go.Figure | N
         return None
     # Positions rather than category labels: two contributions with the same reason stay two bars.
     positions = list(range(len(contributions)))
-    labels = [plotly_text(c.reason) for c in contributions]
+    labels = [bar_label(c.reason) for c in contributions]
     figure = go.Figure(
         go.Bar(
             x=[c.points for c in contributions],

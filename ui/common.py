@@ -3,6 +3,8 @@
 Every value that came from upstream (or from an uploaded file) is attacker-controlled. Pages show such
 values with ``st.text`` / ``st.code`` / ``st.json`` / ``st.dataframe`` (which escape), and pass anything
 that must go into ``st.markdown`` through :func:`md_escape` first. ``unsafe_allow_html`` is never used.
+Escaping is not enough for bidirectional-override characters, which are text: :func:`reveal_bidi` shows
+them as ``[U+202E]`` so they cannot reverse what follows them.
 """
 
 from __future__ import annotations
@@ -30,8 +32,35 @@ MODE_LABELS = {Mode.LOCAL: "Local only", Mode.KEYLESS: "Keyless public sources",
 _MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~:$&\"'=^%@,;?/")
 
 
+# Bidirectional embedding, override and isolate controls. "invoice\u202efdp.exe" reads "invoiceexe.pdf", and
+# the reversal runs to the end of the line — over our own text after an upstream value too ("(NAME), seen
+# scanning" shows as "gninnacs nees ,(…"). Letters of right-to-left scripts are untouched.
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_VISIBLE = {ord(ch): f"[U+{ord(ch):04X}]" for ch in BIDI_CONTROLS}
+
+
+def reveal_bidi(text: str) -> str:
+    """``text`` with each bidi control character shown as ``[U+202E]`` (for display only, never exports)."""
+    return text.translate(_BIDI_VISIBLE)
+
+
+def reveal_bidi_deep(value: Any) -> Any:
+    """:func:`reveal_bidi` on every string (keys included) in parsed JSON, for the raw-answer view."""
+    if isinstance(value, str):
+        return reveal_bidi(value)
+    if isinstance(value, Mapping):
+        return {reveal_bidi(str(k)): reveal_bidi_deep(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [reveal_bidi_deep(v) for v in value]
+    return value
+
+
 def md_escape(value: Any) -> str:
-    """``value`` as text that ``st.markdown`` shows literally, on one line."""
+    """``value`` as text that ``st.markdown`` shows literally, on one line (it loses no character: pass
+    upstream text through :func:`reveal_bidi` first).
+
+    One thing escaping cannot stop: Streamlit's Markdown (GFM autolink literals) still turns a bare
+    ``http://...`` or ``www....`` into a link. Show upstream text that may hold URLs with ``st.text``."""
     text = " ".join(str(value).split())
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
 

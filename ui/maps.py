@@ -7,6 +7,7 @@ no request at all. Country-level pins are labelled approximate.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable
 
 import pandas as pd
@@ -15,6 +16,7 @@ from streamlit_folium import st_folium
 
 from otc import mapping
 from otc.model import Enrichment
+from ui.common import reveal_bidi
 
 MAP_HEIGHT = 420
 
@@ -29,9 +31,15 @@ def located_frame(points: list[mapping.MapPoint]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["indicator", "location", "verdict", "latitude", "longitude"])
 
 
+def shown_point(point: mapping.MapPoint) -> mapping.MapPoint:
+    """The point with bidi controls in its label and details revealed (``mapping`` escapes the HTML)."""
+    return replace(point, label=reveal_bidi(point.label),
+                   details=tuple((reveal_bidi(name), reveal_bidi(value)) for name, value in point.details))
+
+
 def show_map(enrichments: Iterable[Enrichment], key: str) -> list[mapping.MapPoint]:
     """Draw the located indicators; returns the points drawn (none: a sentence instead of a map)."""
-    points = mapping.map_points_from_enrichments(enrichments)
+    points = [shown_point(p) for p in mapping.map_points_from_enrichments(enrichments)]
     if not points:
         st.caption("No location to show: private, reserved and unlocated indicators have no place on the map.")
         return points

@@ -1,4 +1,5 @@
-"""One panel per source result: status badge, timing, fields and the raw answer — all upstream text escaped."""
+"""One panel per source result: status badge, timing, fields and the raw answer — all upstream text escaped,
+with bidi controls revealed (:func:`ui.common.reveal_bidi`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import streamlit as st
 
 from otc.model import SourceResult, Status
 from otc.sources.base import Source
-from ui.common import format_epoch
+from ui.common import format_epoch, reveal_bidi, reveal_bidi_deep
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def status_badges(counts: dict[str, int]) -> str:
 
 def fields_frame(fields: Mapping[str, Any]) -> pd.DataFrame:
     """A two-column table (field, value) of a result's fields; lists and dicts shown as compact text."""
-    rows = [{"field": str(name), "value": _cell_text(value)} for name, value in fields.items()]
+    rows = [{"field": reveal_bidi(str(name)), "value": reveal_bidi(_cell_text(value))}
+            for name, value in fields.items()]
     return pd.DataFrame(rows, columns=["field", "value"])
 
 
@@ -94,7 +96,7 @@ def render_source_panel(result: SourceResult, source: Source | None, now: float 
     with st.expander(f"{title} — {style.label}", icon=style.icon, expanded=expanded):
         status_badge(result.status)
         if result.message:
-            st.text(result.message)
+            st.text(reveal_bidi(result.message))
         if result.status is Status.SKIPPED_NO_KEY and source is not None:
             st.caption(key_hint(source))
         meta = {
@@ -106,10 +108,10 @@ def render_source_panel(result: SourceResult, source: Source | None, now: float 
         if result.fields:
             st.dataframe(fields_frame(result.fields), hide_index=True, width="stretch")
         if result.contributions:
-            st.text("\n".join(c.reason for c in result.contributions))
+            st.text(reveal_bidi("\n".join(c.reason for c in result.contributions)))
         if result.raw is not None:
             st.caption("Raw response")
             if isinstance(result.raw, (dict, list)):
-                st.json(result.raw, expanded=False)
+                st.json(reveal_bidi_deep(result.raw), expanded=False)
             else:
-                st.code(str(result.raw)[:20000], language=None)
+                st.code(reveal_bidi(str(result.raw)[:20000]), language=None)
