@@ -7,18 +7,24 @@ full URL (query strings can carry keys) and never the body of a failed request.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from otc.errors import (
     AuthRejected,
     MalformedResponse,
     RateLimited,
     ResponseTooLarge,
+    SourceError,
     SourceTimeout,
     SourceUnreachable,
     UpstreamError,
@@ -76,6 +82,84 @@ class HttpResponse:
             return None
 
 
+class _Deadline:
+    """Shuts the sockets of one request down when its total time is up.
+
+    requests' read timeout bounds each ``recv``, not the answer: a server sending one byte a second
+    (status line, headers or body) would hold a lookup for as long as it likes. This timer bounds it.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._finished = False
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_ACTIVE = threading.local()  # the deadline of the request this thread is making
+
+
+class _WatchedConnection:
+    def getresponse(self, *args, **kwargs):  # the first blocking read of a request: watch its socket
+        deadline = getattr(_ACTIVE, "deadline", None)
+        if deadline is not None and getattr(self, "sock", None) is not None:
+            deadline.watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _HTTPConnection(_WatchedConnection, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections can be cut by :class:`_Deadline`."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def _host_of(url: str) -> str:
     return urlsplit(url).netloc.rsplit("@", 1)[-1] or "the service"
 
@@ -92,6 +176,8 @@ class HttpClient:
     ) -> None:
         self.session = session or requests.Session()
         self.session.max_redirects = max_redirects
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, DeadlineAdapter())
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.max_bytes = max_bytes
 
@@ -109,6 +195,19 @@ class HttpClient:
     ) -> HttpResponse:
         """One request, finished (headers and capped body) within ``timeout`` seconds or ``SourceTimeout``."""
         host = _host_of(url)
+        guard = _Deadline(timeout)
+        _ACTIVE.deadline = guard
+        try:
+            return self._request(method, url, host, timeout, headers, params, data, json_body, allow_redirects)
+        except SourceError:
+            if guard.expired:
+                raise SourceTimeout(f"{host} did not finish answering within {timeout:g} s") from None
+            raise
+        finally:
+            _ACTIVE.deadline = None
+            guard.finish()
+
+    def _request(self, method, url, host, timeout, headers, params, data, json_body, allow_redirects) -> HttpResponse:
         started = time.monotonic()
         deadline = started + timeout
         try:

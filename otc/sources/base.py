@@ -233,6 +233,8 @@ def attempt_source(
         except Exception as exc:  # a scoring bug must not lose the findings
             log.warning("%s scoring failed: %s", source.name, type(exc).__name__, exc_info=True)
     secrets = ctx.settings.secret_values()
+    if error is not None and secrets:  # an upstream may quote the key (or the request line) in its error text
+        error.args = tuple(redact(list(error.args), secrets))
     return replace(
         result,
         source=source.name,

@@ -53,6 +53,8 @@ def parse_crtsh(response: HttpResponse, domain: str) -> tuple[Status, dict[str, 
     rows = response.json()
     if not isinstance(rows, list):
         raise MalformedResponse(f"crt.sh answer is not a list of certificates (got {type(rows).__name__})")
+    if rows and not any(isinstance(r, dict) for r in rows):
+        raise MalformedResponse("crt.sh answer holds no certificate rows")
     rows = [r for r in rows if isinstance(r, dict)]
     if not rows:
         return Status.NOT_FOUND, {"queried_domain": domain, "certificate_count": 0}, rows

@@ -12,6 +12,7 @@ resolver that rewrites NXDOMAIN to an ad server) is "unknown" too, never a listi
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -176,10 +177,11 @@ def query_name(indicator: Indicator, zone: Zone) -> str:
     return f"{label}.{zone.name}."
 
 
-def ask_zone(resolver: dns.resolver.Resolver, qname: str, zone: Zone) -> ZoneAnswer:
+def ask_zone(resolver: dns.resolver.Resolver, qname: str, zone: Zone, lifetime: float | None = None) -> ZoneAnswer:
     """One A query, turned into a :class:`ZoneAnswer` (DNS failures become an unknown listing)."""
     try:
-        answer = resolver.resolve(dns.name.from_text(qname), "A", search=False, raise_on_no_answer=False)
+        answer = resolver.resolve(dns.name.from_text(qname), "A", search=False, raise_on_no_answer=False,
+                                  lifetime=lifetime)
     except dns.resolver.NXDOMAIN:
         return ZoneAnswer(zone.name, Listing.NOT_LISTED)
     except dns.exception.Timeout:
@@ -241,8 +243,16 @@ class DnsblSource(Source):
     def lookup(self, indicator: Indicator, ctx: SourceContext) -> SourceResult:
         if ctx.resolver is None:
             raise SourceError("no DNS resolver is configured for DNS blocklist queries")
-        answers = [(zone, ask_zone(ctx.resolver, query_name(indicator, zone), zone))
-                   for zone in ZONES_BY_KIND[indicator.kind]]
+        deadline = time.monotonic() + ctx.timeout  # one budget for all zones, not one per zone
+        answers = []
+        for zone in ZONES_BY_KIND[indicator.kind]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                answers.append((zone, ZoneAnswer(zone.name, Listing.UNKNOWN, failure=Status.TIMEOUT,
+                                                 message="not asked: the time limit was reached")))
+                continue
+            answers.append((zone, ask_zone(ctx.resolver, query_name(indicator, zone), zone,
+                                             min(ctx.resolver.lifetime, remaining))))
         if all(answer.failure is Status.TIMEOUT for _, answer in answers):
             # Raised rather than returned so the engine's circuit breaker counts a resolver that is down.
             raise SourceTimeout("the DNS resolver did not answer the blocklist queries in time")

@@ -27,13 +27,18 @@ SCORED_TAGS = {
 }
 
 
+ANSWER_KEYS = frozenset({"ip", "ports", "hostnames", "tags", "vulns", "cpes"})
+
+
 def parse_internetdb(response: HttpResponse) -> tuple[Status, dict[str, Any], Any]:
     """(status, fields, raw) from an InternetDB answer. Pure: tested on recorded responses."""
     if response.status == 404:
         raw = _json_or_text(response)
         return Status.NOT_FOUND, {}, raw
-    raise_for_common_status(response, InternetDbSource.title)
+    raise_for_common_status(response, InternetDbSource.title, key_configured=False)
     data = response.json_object()
+    if not ANSWER_KEYS & data.keys():
+        raise MalformedResponse("InternetDB answer is not a host record (none of ip, ports, hostnames ...)")
     try:
         fields = {
             "ports": sorted(int(p) for p in data.get("ports") or []),
