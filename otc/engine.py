@@ -202,7 +202,8 @@ class Enricher:
     ) -> None:
         self.settings = settings
         self.sources = tuple(sources if sources is not None else all_sources())
-        self.http = HttpClient(session)
+        # requests keeps 10 connections per host; a source with more workers would drop and reopen them.
+        self.http = HttpClient(session, pool_maxsize=max([10] + [s.max_concurrency for s in self.sources]))
         self.resolver = resolver if resolver is not None else make_resolver(settings)
         if settings.mode is Mode.LOCAL:
             self.resolver = None
@@ -272,6 +273,12 @@ class Enricher:
                  for s in self.sources}
         stop = threading.Event()
 
+        def skipped_now(source: Source, indicator: Indicator) -> SourceResult | None:
+            """A result that needs no lookup (kind, privacy, key): given at once, not via the pool —
+            in local mode most sources skip most indicators, and a thread hop each adds up."""
+            skipped = precheck(source, indicator, self.settings)
+            return None if skipped is None else replace(skipped, data_date=source.data_date())
+
         def task(source: Source, indicator: Indicator) -> None:
             if stop.is_set():
                 return
@@ -284,7 +291,11 @@ class Enricher:
         try:
             for indicator in unique.values():
                 for source in self.sources:
-                    pools[source.name].submit(task, source, indicator)
+                    skipped = skipped_now(source, indicator)
+                    if skipped is not None:
+                        done_queue.put((indicator, skipped))
+                    else:
+                        pools[source.name].submit(task, source, indicator)
             remaining = len(unique) * len(self.sources)
             while remaining:
                 indicator, result = done_queue.get()
@@ -344,6 +355,8 @@ def default_enricher(settings: Settings, *, refresh: bool = False, **overrides) 
     """The enricher the dashboard and CLI use: every registered source, the audit log of outgoing
     requests and the persistent cache under ``settings.data_dir``. Tests build :class:`Enricher` directly."""
     from otc.audit import AuditLog  # late: keeps `import otc.engine` free of file-system side effects
+    from otc.store import result_cache
 
     overrides.setdefault("audit", AuditLog.for_settings(settings))
+    overrides.setdefault("cache", result_cache(settings))
     return Enricher(settings, refresh=refresh, **overrides)

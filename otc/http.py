@@ -173,11 +173,12 @@ class HttpClient:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = 5,
+        pool_maxsize: int = 10,
     ) -> None:
         self.session = session or requests.Session()
         self.session.max_redirects = max_redirects
         for prefix in ("http://", "https://"):
-            self.session.mount(prefix, DeadlineAdapter())
+            self.session.mount(prefix, DeadlineAdapter(pool_maxsize=pool_maxsize))
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.max_bytes = max_bytes
 
