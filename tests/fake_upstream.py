@@ -136,7 +136,10 @@ class FakeUpstream:
         handler.send_header("Content-Type", "application/json" if not isinstance(payload, bytes) else "text/plain")
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request (crash tests)
+            return
 
     def answer(self, source: str, path: list[str], query: dict, form: dict) -> tuple[int, object]:
         last = path[-1] if path else ""
