@@ -151,9 +151,17 @@ def leave_legacy_page_mode() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
+    global _LEFT_LEGACY_MODE
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # Once per process: the flag then stays off in a real server. (AppTest sets it again before every
+        # run; rerunning there each time would swallow the button click that triggered the run.)
+        if not _LEFT_LEGACY_MODE:
+            _LEFT_LEGACY_MODE = True
+            st.rerun()
+
+
+_LEFT_LEGACY_MODE = False
 
 
 def page_settings() -> Settings:
