@@ -7,7 +7,7 @@ a "benign" resolver address, and "not found" for everything else. Requests are c
 
 Run it by hand for a demo (loopback only)::
 
-    .venv/bin/python tests/fake_upstream.py --port 8999      # prints the OTC_* settings to export
+    .venv/bin/python tests/fake_upstream.py        # prints the OTC_* settings (incl. a local DNS server)
 """
 
 from __future__ import annotations
@@ -249,18 +249,27 @@ class FakeUpstream:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Local fake of every upstream otc uses (loopback only).")
-    parser.add_argument("--port", type=int, default=8999)
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     args = parser.parse_args()
+    from fakedns import FakeDnsServer  # beside this file: DNS must stay on the machine too
+
     fake = FakeUpstream(port=args.port, latency=args.latency).start()
+    dns = FakeDnsServer()
+    dns.start()
+    dns.records[(BAD_DOMAIN, "A")] = [BAD_IP]
     for name, value in fake.env().items():
         print(f"export {name}={value}")
-    print(f"# serving on {fake.base}; Ctrl-C to stop", flush=True)
+    print(f"export OTC_DNS_SERVER={dns.address}")
+    for name in SOURCES_SERVED + ("dns", "dnsbl"):
+        print(f"export OTC_{name.upper()}_RATE=0")  # a stand-in, not the real service: no free-tier pacing
+    print(f"# serving on {fake.base} (DNS on {dns.address}); Ctrl-C to stop", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         fake.stop()
+        dns.stop()
 
 
 if __name__ == "__main__":

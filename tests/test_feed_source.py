@@ -51,10 +51,12 @@ def test_the_source_is_registered_local_and_handles_every_kind():
     assert FEEDS.allowed_in(Mode.LOCAL)
 
 
-def test_no_feeds_loaded_is_not_found_with_the_command_to_run(settings):
-    result = enrich(settings, "162.243.103.246").result("feeds")
-    assert result.status is Status.NOT_FOUND
-    assert result.message == NO_FEEDS_MESSAGE == "no feed snapshots loaded — run `python -m otc feeds update`"
+def test_no_feeds_loaded_is_not_an_answer_and_says_how_to_load_them(settings):
+    enrichment = enrich(settings, "162.243.103.246")
+    result = enrichment.result("feeds")
+    assert result.status is Status.NOT_APPLICABLE  # nothing was checked: never "not on any list"
+    assert not result.status.answered
+    assert "feeds update --from DIR" in result.message and "nothing was checked" in result.message
     assert not settings.data_dir.exists()  # a lookup does not create the store
 
 

@@ -25,7 +25,9 @@ from otc.scoring import SourceWeights
 from otc.sources.base import Source, SourceContext
 from otc.store import FeedIndex, FeedMatch, Store, best_per_feed, existing_store
 
-NO_FEEDS_MESSAGE = "no feed snapshots loaded — run `python -m otc feeds update`"
+# Nothing was checked, so this is not "not found" (which would read as "on no blocklist"): not applicable.
+NO_FEEDS_MESSAGE = ("no feed snapshots loaded, so nothing was checked — import files with "
+                    "`python -m otc feeds update --from DIR`, or download them with `python -m otc feeds update`")
 _LOCAL_SCOPES = (Scope.GLOBAL, Scope.NOT_APPLICABLE)
 STALE_LIST_SECONDS = 2 * 86400.0
 
@@ -156,11 +158,11 @@ class FeedSource(Source):
             )
         store = existing_store(ctx.settings.data_dir)
         if store is None:
-            return self.result(Status.NOT_FOUND, message=NO_FEEDS_MESSAGE)
+            return self.result(Status.NOT_APPLICABLE, message=NO_FEEDS_MESSAGE)
         self._last_store = store
         index = store.index()
         if index.empty:
-            return self.result(Status.NOT_FOUND, message=NO_FEEDS_MESSAGE)
+            return self.result(Status.NOT_APPLICABLE, message=NO_FEEDS_MESSAGE)
         now = ctx.clock()
         _, newest = feed_views(index)
         data_date = format_time(newest) if newest is not None else None
