@@ -39,12 +39,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from otc.csvio import Table, cell_text, to_csv_bytes, to_json_bytes
 from otc.config import Mode
-from otc.model import Enrichment, Indicator, Rejection, Status
+from otc.model import Enrichment, Indicator, Rejection, SourceResult, Status
 
 if TYPE_CHECKING:
     import pandas
@@ -56,6 +56,7 @@ OTC_COLUMNS = (
     "otc_port", "otc_notes", "otc_scope", "otc_score", "otc_verdict", "otc_verdict_reason", "otc_reasons",
     "otc_latitude", "otc_longitude", "otc_location", "otc_location_approximate",
 )
+ENGINE_BATCH = 2000  # distinct indicators handed to the engine per call (it queues all their lookups at once)
 ROW_OK = "ok"
 ROW_NOT_CHECKED = "not_checked"
 # Statuses that mean the source did not check the indicator (for the "skipped lookups" summary).
@@ -65,7 +66,7 @@ NOT_CHECKED_STATUSES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedRow:
     """One input row: its cells, the chosen cell, and what that cell is."""
 
@@ -117,42 +118,95 @@ def run_bulk(
     enricher: "Enricher",
     on_progress: Callable[[BulkProgress], None] | None = None,
     stop: threading.Event | None = None,
+    *,
+    parsed: Sequence[ParsedRow] | None = None,
 ) -> "BulkResult":
     """Enrich the distinct valid indicators of ``column`` and build one output row per input row.
 
     ``on_progress`` is called once before the first lookup (done=0) and after each indicator. Setting
-    ``stop`` ends the run early: rows whose indicator was not finished get ``not_checked``.
+    ``stop`` ends the run early: rows whose indicator was not finished get ``not_checked``. ``parsed`` is
+    ``parse_rows(table, column)`` when the caller already has it (the Bulk page shows counts before the
+    run): passing it avoids a second parse and a second copy of every row.
+
+    Memory stays bounded on large uploads: indicators go to the engine ``ENGINE_BATCH`` at a time (the
+    engine queues every lookup of a call up front), and each kept enrichment drops the raw upstream
+    responses and shares identical "did not run" results (see :func:`_kept_enrichment`). The engine's
+    circuit breaker lives for one call, so a source that stops answering is probed again (up to its
+    threshold) once per batch.
     """
     started = time.monotonic()
-    parsed = parse_rows(table, column)
+    if parsed is None:
+        parsed = parse_rows(table, column)
+    else:
+        table.column_index(column)  # an unknown column is an InputError either way
+        if len(parsed) != len(table.rows):
+            raise ValueError("parsed rows do not belong to this table")
     distinct = distinct_indicators(parsed)
     total = len(distinct)
     if on_progress is not None:
         on_progress(BulkProgress(0, total, {}, None))
 
+    enrichments: dict[tuple[str, str], Enrichment] = {}
+    shared_results: dict[tuple, SourceResult] = {}
+    finished_before = 0  # indicators finished in earlier batches
+    counts_before: Counter = Counter()  # source statuses of earlier batches
+    batch_counts: Counter = Counter()
+
     def forward(event: "ProgressEvent") -> None:
+        nonlocal batch_counts
+        batch_counts = event.status_counts
         if on_progress is None:
             return
+        done = finished_before + event.done
         elapsed = time.monotonic() - started
-        eta = elapsed / event.done * (event.total - event.done) if event.done else None
-        on_progress(BulkProgress(event.done, event.total, dict(event.status_counts), eta))
+        eta = elapsed / done * (total - done) if done else None
+        on_progress(BulkProgress(done, total, dict(counts_before + event.status_counts), eta))
 
-    enrichments: dict[tuple[str, str], Enrichment] = {}
     stopped = False
-    if distinct:
-        stream = enricher.enrich_many(distinct, on_progress=forward)
+    for start in range(0, total, ENGINE_BATCH):
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
+        batch = distinct[start:start + ENGINE_BATCH]
+        batch_counts = Counter()
+        stream = enricher.enrich_many(batch, on_progress=forward)
         try:
             for enrichment in stream:
-                enrichments[enrichment.indicator.key] = enrichment
+                enrichments[enrichment.indicator.key] = _kept_enrichment(enrichment, shared_results)
                 if stop is not None and stop.is_set():
                     stopped = True
                     break
         finally:
             stream.close()  # cancels lookups not yet started
+        if stopped:
+            break
+        finished_before += len(batch)
+        counts_before += batch_counts
     return BulkResult.build(
         table, column, parsed, enrichments, [s for s in enricher.sources],
         elapsed=time.monotonic() - started, mode=str(enricher.settings.mode), stopped=stopped,
     )
+
+
+def _kept_enrichment(enrichment: Enrichment, shared: dict[tuple, SourceResult]) -> Enrichment:
+    """The enrichment as a bulk result keeps it: without raw upstream responses, and with one shared
+    object for each distinct "did not run" result.
+
+    Why: a 100,000-row run holds every enrichment until the export. Raw bodies (an RDAP or VirusTotal
+    answer is tens of KB) are used only by the Lookup page's raw panel, and in local-only mode most
+    results are identical ``skipped_privacy`` / ``not_applicable`` lines (no fields, no timing), which
+    would otherwise be one object per source per indicator.
+    """
+    results = []
+    for result in enrichment.results:
+        if result.raw is not None:
+            result = replace(result, raw=None)
+        if not (result.fields or result.contributions or result.location is not None
+                or result.latency_ms is not None or result.fetched_at is not None):
+            key = (result.source, result.status, result.message, result.cached, result.data_date)
+            result = shared.setdefault(key, result)
+        results.append(result)
+    return replace(enrichment, results=tuple(results))
 
 
 def _flat(value: Any) -> Any:
@@ -162,13 +216,54 @@ def _flat(value: Any) -> Any:
     return cell_text(value)
 
 
+class BulkRecords(Sequence[dict[str, Any]]):
+    """The output rows, one per input row: each is handed out as a dict keyed by column name.
+
+    Held as one tuple per row in ``columns`` order, because a dict per row costs three times as much and a
+    100,000-row run keeps them all until the export. Read-only: a handed-out dict is a fresh copy.
+    Compares equal to a list of the same dicts.
+    """
+
+    __slots__ = ("columns", "rows")
+
+    def __init__(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        self.columns = tuple(columns)
+        self.rows = rows  # tuples in ``columns`` order (the CSV export writes them as they are)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [dict(zip(self.columns, row)) for row in self.rows[index]]
+        return dict(zip(self.columns, self.rows[index]))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        columns = self.columns
+        for row in self.rows:
+            yield dict(zip(columns, row))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BulkRecords):
+            return self.columns == other.columns and self.rows == other.rows
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(mine == theirs for mine, theirs in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<BulkRecords: {len(self.rows)} rows x {len(self.columns)} columns>"
+
+
 @dataclass(frozen=True)
 class BulkResult:
     """The output of a run: ``records`` (one per input row) under ``columns``, a ``summary``, and the
-    ``enrichments`` by indicator key (for the map and the per-indicator panels)."""
+    ``enrichments`` by indicator key (for the map and the per-indicator panels; without raw upstream
+    responses — the Lookup page shows those)."""
 
     columns: list[str]
-    records: list[dict[str, Any]]
+    records: BulkRecords
     summary: dict[str, Any]
     enrichments: dict[tuple[str, str], Enrichment]
     parsed: list[ParsedRow] = field(default_factory=list)
@@ -199,31 +294,39 @@ class BulkResult:
                 notes.append(f"input column {name!r} renamed {new!r}: the name is an otc output column")
             input_columns.append(new)
 
-        records = []
+        width = len(input_columns)
+        rows: list[tuple[Any, ...]] = []
         row_status: Counter = Counter()
         for row in parsed:
-            record: dict[str, Any] = dict(zip(input_columns, row.original))
-            record.update(_otc_cells(row, enrichments))
+            # Values in column order: the input cells, the otc_* cells, then per source (the order of
+            # _source_columns) its status, message and fields.
+            original = row.original
+            values: list[Any] = list(original[:width]) + [None] * (width - len(original))
+            cells = _otc_cells(row, enrichments)
+            values.extend(cells[name] for name in OTC_COLUMNS)
             enrichment = _enrichment_of(row, enrichments)
             for source in sources:
                 result = enrichment.result(source.name) if enrichment else None
-                record[f"{source.name}_status"] = result.status.value if result else None
-                record[f"{source.name}_message"] = (
+                values.append(result.status.value if result else None)
+                values.append(
                     result.message if result and result.status not in (Status.OK, Status.NOT_APPLICABLE) else None
                 )
-                for field_name, column_name in field_columns[source.name]:
-                    value = result.fields.get(field_name) if result and result.status is Status.OK else None
-                    record[column_name] = _flat(value)
-            row_status[record["otc_row_status"]] += 1
-            records.append(record)
+                fields = result.fields if result and result.status is Status.OK else None
+                for field_name, _ in field_columns[source.name]:
+                    values.append(_flat(fields.get(field_name)) if fields is not None else None)
+            row_status[cells["otc_row_status"]] += 1
+            rows.append(tuple(values))
 
+        columns = input_columns + list(OTC_COLUMNS) + source_columns
         summary = _summary(table, column, parsed, enrichments, sources, row_status, notes, elapsed, mode, stopped)
-        return cls(input_columns + list(OTC_COLUMNS) + source_columns, records, summary, dict(enrichments),
-                   list(parsed))
+        return cls(columns, BulkRecords(columns, rows), summary, dict(enrichments), list(parsed))
 
     # -- output ---------------------------------------------------------------------------------
     def to_csv(self) -> bytes:
-        return to_csv_bytes(self.columns, self.records)
+        records = self.records
+        if isinstance(records, BulkRecords) and list(records.columns) == list(self.columns):
+            return to_csv_bytes(self.columns, records.rows)  # already in column order
+        return to_csv_bytes(self.columns, records)
 
     def to_json(self) -> bytes:
         return to_json_bytes(self.records)
@@ -231,7 +334,10 @@ class BulkResult:
     def dataframe(self) -> "pandas.DataFrame":
         import pandas
 
-        return pandas.DataFrame.from_records(self.records, columns=self.columns)
+        records = self.records
+        if isinstance(records, BulkRecords) and list(records.columns) == list(self.columns):
+            return pandas.DataFrame.from_records(records.rows, columns=self.columns)
+        return pandas.DataFrame.from_records(list(records), columns=self.columns)
 
     def map_points(self) -> list[dict[str, Any]]:
         """One point per distinct located indicator (for the Bulk page's map)."""
