@@ -31,7 +31,7 @@ PROGRESS_EVERY_SECONDS = 0.25  # page updates during a run: often enough to feel
 ENCODING_TITLES = {
     "utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16-le": "UTF-16 LE (with BOM)",
     "utf-16-be": "UTF-16 BE (with BOM)", "utf-32-le": "UTF-32 LE", "utf-32-be": "UTF-32 BE",
-    "cp1252": "Windows-1252",
+    "cp1252": "Windows-1252", "utf-8+cp1252": "UTF-8 + some Windows-1252 lines",
 }
 LEADING_RESULT_COLUMNS = ("otc_row_status", "otc_indicator", "otc_kind", "otc_score", "otc_verdict",
                           "otc_verdict_reason", "otc_message")
