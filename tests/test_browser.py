@@ -8,6 +8,7 @@ Set OTC_REQUIRE_BROWSER=1 (CI does) to make a missing Chromium a failure instead
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -20,7 +21,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from conftest import PROJECT_DIR
 from fake_upstream import BAD_DOMAIN, BAD_IP, FakeUpstream
 from fakedns import FakeDnsServer
@@ -52,15 +52,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
-    """A running dashboard whose every source answers from the local fake upstream and fake DNS."""
-    require_chromium()
-    work = tmp_path_factory.mktemp("dashboard")
-    fake = FakeUpstream().start()
-    dns = FakeDnsServer()
-    dns.start()
-    dns.records[(BAD_DOMAIN, "A")] = [BAD_IP]
+@contextlib.contextmanager
+def running_dashboard(work: Path, fake: FakeUpstream, dns: FakeDnsServer):
+    """``streamlit run app.py`` under the network guard, every source at ``fake`` and DNS at ``dns``;
+    yields the base URL once ``/_stcore/health`` answers ``ok``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTC_")}
     env.update(fake.env())
@@ -91,7 +86,7 @@ def dashboard(tmp_path_factory):
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the dashboard did not start:\n" + (work / "streamlit.log").read_text())
             time.sleep(0.5)
-        yield {"base": base, "fake": fake, "dns": dns, "work": work}
+        yield base
     finally:
         server.terminate()
         try:
@@ -99,6 +94,21 @@ def dashboard(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """A running dashboard whose every source answers from the local fake upstream and fake DNS."""
+    require_chromium()
+    work = tmp_path_factory.mktemp("dashboard")
+    fake = FakeUpstream().start()
+    dns = FakeDnsServer()
+    dns.start()
+    dns.records[(BAD_DOMAIN, "A")] = [BAD_IP]
+    try:
+        with running_dashboard(work, fake, dns) as base:
+            yield {"base": base, "fake": fake, "dns": dns, "work": work}
+    finally:
         fake.stop()
         dns.stop()
 

@@ -27,19 +27,12 @@ Set OTC_REQUIRE_BROWSER=1 (CI does) to make a missing Chromium a failure instead
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-
-from conftest import PROJECT_DIR
 from fake_upstream import BAD_DOMAIN, BAD_IP, BAD_MD5, BENIGN_IP, FakeUpstream
 from fakedns import FakeDnsServer
-from test_browser import ALL_SOURCE_RATES, CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium
+from test_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -136,44 +129,10 @@ def dashboard(tmp_path_factory):
     dns.start()
     dns.records[(BAD_DOMAIN, "A")] = [BAD_IP]
     dns.records[(BAD_DOMAIN, "TXT")] = [hostile("dns txt")]
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTC_")}
-    env.update(fake.env())
-    env.update({f"OTC_{name.upper()}_RATE": "0" for name in ALL_SOURCE_RATES})
-    env.update({
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "tests" / "netguard_site"), str(PROJECT_DIR)]),
-        "OTC_NETGUARD_LOG": os.environ["OTC_NETGUARD_LOG"],
-        "OTC_DNS_SERVER": dns.address,
-        "OTC_DATA_DIR": str(work / "data"),
-        "OTC_SECRETS_FILE": str(work / "none.toml"),
-        "OTC_TIMEOUT": "4",
-    })
-    log = (work / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the dashboard did not start:\n" + (work / "streamlit.log").read_text())
-            time.sleep(0.5)
-        yield {"base": base, "fake": fake, "work": work}
+        with running_dashboard(work, fake, dns) as base:
+            yield {"base": base, "fake": fake, "work": work}
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         fake.stop()
         dns.stop()
 

@@ -12,7 +12,7 @@ from typing import Any
 from otc.errors import AuthRejected, MalformedResponse, UpstreamError
 from otc.http import HttpResponse, raise_for_common_status
 from otc.model import Status
-from otc.sources.base import RateLimit, SourceContext
+from otc.sources.base import RateLimit, Source, SourceContext
 
 ABUSECH_KEY_URL = "https://auth.abuse.ch/"
 # abuse.ch publishes no numeric limit ("fair use"); two requests a second keeps a bulk run polite.
@@ -98,3 +98,18 @@ def unique_tags(*tag_lists: Any) -> list[str]:
             if text and text.lower() not in seen:
                 seen[text.lower()] = text
     return list(seen.values())
+
+
+class AbuseChSource(Source):
+    """What the three abuse.ch sources declare alike: the Auth-Key (own setting first, then the shared
+    ``OTC_ABUSECH_KEY``), the fair-use pace and the licence."""
+
+    needs_key = True
+    key_url = ABUSECH_KEY_URL
+    rate_limit = ABUSECH_RATE_LIMIT
+    max_concurrency = 2
+    licence_note = "abuse.ch data: free for commercial and non-commercial use (fair use)"
+
+    @property
+    def key_settings(self) -> tuple[str, ...]:
+        return (f"{self.env_stem}_KEY", "OTC_ABUSECH_KEY")

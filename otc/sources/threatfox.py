@@ -15,16 +15,15 @@ from otc.errors import MalformedResponse
 from otc.http import HttpResponse
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
-from otc.sources.base import Source, SourceContext
 from otc.sources._abusech import (
-    ABUSECH_KEY_URL,
-    ABUSECH_RATE_LIMIT,
+    AbuseChSource,
     abusech_headers,
     read_abusech_answer,
     text_or_none,
     to_int,
     unique_tags,
 )
+from otc.sources.base import SourceContext
 
 
 def request_body(indicator: Indicator) -> dict[str, Any]:
@@ -79,18 +78,12 @@ def parse_threatfox(response: HttpResponse, indicator: Indicator) -> tuple[Statu
     return Status.OK, fields, body
 
 
-class ThreatFoxSource(Source):
+class ThreatFoxSource(AbuseChSource):
     name = "threatfox"
     title = "ThreatFox"
     description = "Whether abuse.ch ThreatFox lists the indicator as an IOC, with malware family and confidence"
     kinds = frozenset({Kind.IPV4, Kind.DOMAIN, Kind.URL, Kind.MD5, Kind.SHA256})
     base_url = "https://threatfox-api.abuse.ch/api/v1"
-    needs_key = True
-    key_names = ("OTC_THREATFOX_KEY", "OTC_ABUSECH_KEY")
-    key_url = ABUSECH_KEY_URL
-    rate_limit = ABUSECH_RATE_LIMIT
-    max_concurrency = 2
-    licence_note = "abuse.ch data: free for commercial and non-commercial use (fair use)"
 
     def lookup(self, indicator: Indicator, ctx: SourceContext) -> SourceResult:
         response = ctx.http.post(ctx.url("/"), timeout=ctx.timeout, json_body=request_body(indicator),

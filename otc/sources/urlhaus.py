@@ -16,15 +16,15 @@ from otc.http import HttpResponse
 from otc.model import Contribution, Indicator, Kind, SourceResult, Status
 from otc.scoring import SourceWeights
 from otc.sources._abusech import (
-    ABUSECH_KEY_URL,
-    ABUSECH_RATE_LIMIT,
+    AbuseChSource,
     abusech_headers,
     read_abusech_answer,
     text_or_none,
     to_int,
     unique_tags,
 )
-from otc.sources.base import Source, SourceContext
+from otc.sources.base import SourceContext
+
 
 def _blacklists(body: Mapping[str, Any]) -> dict[str, str]:
     lists = body.get("blacklists")
@@ -139,18 +139,12 @@ def request_for(indicator: Indicator) -> tuple[str, dict[str, str]]:
     raise ValueError(f"URLhaus does not take {indicator.kind}")  # precheck keeps other kinds away
 
 
-class UrlhausSource(Source):
+class UrlhausSource(AbuseChSource):
     name = "urlhaus"
     title = "URLhaus"
     description = "Whether abuse.ch URLhaus lists the URL, host or payload as distributing malware"
     kinds = frozenset({Kind.URL, Kind.DOMAIN, Kind.IPV4, Kind.MD5, Kind.SHA256})
     base_url = "https://urlhaus-api.abuse.ch/v1"
-    needs_key = True
-    key_names = ("OTC_URLHAUS_KEY", "OTC_ABUSECH_KEY")
-    key_url = ABUSECH_KEY_URL
-    rate_limit = ABUSECH_RATE_LIMIT
-    max_concurrency = 2
-    licence_note = "abuse.ch data: free for commercial and non-commercial use (fair use)"
 
     def lookup(self, indicator: Indicator, ctx: SourceContext) -> SourceResult:
         lookup, form = request_for(indicator)
